@@ -1,0 +1,62 @@
+# filesearch-pipeline: every target sets up what is missing first (the .venv/ stamp).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN := .run
+FILES ?= samples
+REPORT ?= $(RUN)/demo-report.json
+Q ?=
+# a running `make up` writes the environment that reaches it here
+STACK_ENV := $(RUN)/stack.env
+WITH_STACK_ENV := if [ -f $(STACK_ENV) ]; then source $(STACK_ENV); fi;
+
+.PHONY: help setup up demo search test upload status provision lint clean
+
+help:
+	@echo "make demo [FILES=dir] [REPORT=path.json]  bring the stack up, process FILES, report, tear down"
+	@echo "make test                                 run the test suite (starts what it needs)"
+	@echo "make up                                   run the whole stack in the foreground (Ctrl-C stops)"
+	@echo "make upload FILES=dir                     upload into the stack a running 'make up' serves"
+	@echo "make search Q='words' [TYPE=pdf] [FOLDER=prefix/]   search the index"
+	@echo "make status                               depth of every queue and DLQ"
+	@echo "make lint                                 ruff + mypy"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/python -m devstack.stack up
+
+demo: $(STAMP)
+	$(BIN)/python -m devstack.demo --files "$(FILES)" --report "$(REPORT)"
+
+search: $(STAMP)
+	@$(WITH_STACK_ENV) $(BIN)/python -m pipeline.search $(if $(TYPE),--type "$(TYPE)") $(if $(FOLDER),--folder "$(FOLDER)") -- $(Q)
+
+upload: $(STAMP)
+	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
+	@source $(STACK_ENV); $(BIN)/python -m devstack.upload "$(FILES)"
+
+status: $(STAMP)
+	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
+	@source $(STACK_ENV); $(BIN)/python -m pipeline.status
+
+provision: $(STAMP)
+	@$(WITH_STACK_ENV) $(BIN)/python -m pipeline.provision
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+clean:
+	rm -rf $(RUN) .pytest_cache .mypy_cache .ruff_cache

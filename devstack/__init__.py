@@ -1,0 +1,1 @@
+"""Local development stack helpers (services for dev runs and tests)."""

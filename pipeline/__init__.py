@@ -1,0 +1,1 @@
+"""Core of filesearch-pipeline: settings, errors, object references, AWS clients, provisioning."""

@@ -1,0 +1,275 @@
+"""One frozen settings object, built from the environment and validated at start-up.
+
+``celeryconfig.py``, the bridge, the workers and every command read their configuration from
+``get_settings()`` and nowhere else.  An invalid value raises ``ConfigError`` naming the variable.
+AWS itself is configured the standard boto3 way (credential chain, ``AWS_REGION``,
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SQS`` / ``_S3`` / ``_SNS``); see docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: profiles: ``local`` talks to a local endpoint only; ``production`` to whatever boto3 resolves
+PROFILES = ("local", "production")
+#: index backends selectable with INDEX_BACKEND
+INDEX_BACKENDS = ("sqlite", "opensearch")
+#: SQS limits
+SQS_MAX_VISIBILITY_S = 43_200
+SQS_MAX_DELAY_S = 900
+SQS_MAX_WAIT_S = 20
+
+#: logical Celery queue names of the task stages, in chain order
+STAGE_QUEUES = ("fetch", "extract-pdf", "extract-other", "index")
+#: logical name of the queue that holds dead-letter records
+DEAD_LETTER_QUEUE = "dead-letter"
+#: logical name of the S3 events queue the bridge consumes
+EVENTS_QUEUE = "events"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed, or contradicts another one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "local"
+    region: str = "us-east-1"
+    #: endpoint overrides as boto3 resolves them (``None``: AWS)
+    sqs_endpoint: str | None = None
+    s3_endpoint: str | None = None
+    sns_endpoint: str | None = None
+
+    upload_bucket: str = "filesearch-uploads"
+    #: bucket for claim-checked text; never the upload bucket (its events would loop back)
+    work_bucket: str = "filesearch-work"
+    #: buckets whose events are processed; others are ignored by the bridge and refused by tasks
+    allowed_buckets: tuple[str, ...] = ("filesearch-uploads",)
+    #: prefix of every SQS queue name this deployment owns
+    queue_prefix: str = "filesearch-"
+
+    #: seconds; each stage queue's VisibilityTimeout attribute
+    visibility_timeout: int = 960
+    #: seconds; Celery hard time limit, must stay below ``visibility_timeout``
+    task_time_limit: int = 900
+    #: seconds; Celery soft time limit (raises inside the task)
+    task_soft_time_limit: int = 870
+    #: receives before SQS moves a message to the queue's DLQ (catches crashes, poison messages)
+    max_receive_count: int = 5
+    #: retries of a transient failure before dead-lettering
+    max_retries: int = 5
+    #: seconds; first retry delay, doubled each attempt, with jitter
+    retry_backoff_base: float = 2.0
+    #: seconds; cap on one retry delay (SQS cannot delay more than 900 s)
+    retry_backoff_max: int = 600
+    #: seconds; SQS long poll of workers (each idle queue may add up to this per poll round)
+    worker_wait_time_seconds: int = 1
+    #: seconds; SQS long poll of the bridge (one queue, so it can wait long)
+    bridge_wait_time_seconds: int = 10
+    worker_concurrency: int = 2
+
+    index_backend: str = "sqlite"
+    sqlite_path: str = ".run/index.sqlite3"
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_index: str = "filesearch"
+
+    #: bytes; objects larger than this are indexed metadata-only (reason too-large)
+    max_object_bytes: int = 512 * 1024 * 1024
+    max_pages: int = 10_000
+    #: characters of text kept per file; the rest is cut and the document marked truncated
+    max_chars: int = 5_000_000
+    #: seconds of extraction wall time per file
+    extract_max_seconds: int = 600
+    #: bytes; extracted text larger than this travels as an S3 object, not in the message
+    inline_text_max_bytes: int = 64 * 1024
+
+    flower_port: int = 5555
+    flower_basic_auth: str = ""
+    log_level: str = "INFO"
+
+    # ---- derived names --------------------------------------------------------------------
+
+    def queue_name(self, logical: str) -> str:
+        """Physical SQS queue name of a logical queue (``fetch`` -> ``filesearch-fetch``)."""
+        return f"{self.queue_prefix}{logical}"
+
+    def dlq_name(self, logical: str) -> str:
+        return f"{self.queue_prefix}{logical}-dlq"
+
+    @property
+    def is_local(self) -> bool:
+        return self.profile == "local"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings from ``env`` (default ``os.environ``).
+
+        Raises:
+            ConfigError: naming the first bad variable.
+        """
+        e = _Env(os.environ if env is None else env)
+        endpoint = e.url("AWS_ENDPOINT_URL")
+        upload_bucket = e.text("UPLOAD_BUCKET", cls.upload_bucket)
+        settings = cls(
+            profile=e.choice("PIPELINE_PROFILE", cls.profile, PROFILES),
+            region=e.text("AWS_REGION", e.text("AWS_DEFAULT_REGION", cls.region)),
+            sqs_endpoint=e.url("AWS_ENDPOINT_URL_SQS") or endpoint,
+            s3_endpoint=e.url("AWS_ENDPOINT_URL_S3") or endpoint,
+            sns_endpoint=e.url("AWS_ENDPOINT_URL_SNS") or endpoint,
+            upload_bucket=upload_bucket,
+            work_bucket=e.text("WORK_BUCKET", cls.work_bucket),
+            allowed_buckets=e.items("ALLOWED_BUCKETS", (upload_bucket,)),
+            queue_prefix=e.text("QUEUE_PREFIX", cls.queue_prefix),
+            visibility_timeout=e.integer("VISIBILITY_TIMEOUT", cls.visibility_timeout, 1,
+                                     SQS_MAX_VISIBILITY_S),
+            task_time_limit=e.integer("TASK_TIME_LIMIT", cls.task_time_limit, 1),
+            task_soft_time_limit=e.integer("TASK_SOFT_TIME_LIMIT", cls.task_soft_time_limit, 1),
+            max_receive_count=e.integer("MAX_RECEIVE_COUNT", cls.max_receive_count, 1, 1000),
+            max_retries=e.integer("MAX_RETRIES", cls.max_retries, 0, 100),
+            retry_backoff_base=e.number("RETRY_BACKOFF_BASE", cls.retry_backoff_base, 0.0),
+            retry_backoff_max=e.integer("RETRY_BACKOFF_MAX", cls.retry_backoff_max, 0,
+                                    SQS_MAX_DELAY_S),
+            worker_wait_time_seconds=e.integer("WORKER_WAIT_TIME_SECONDS",
+                                           cls.worker_wait_time_seconds, 0, SQS_MAX_WAIT_S),
+            bridge_wait_time_seconds=e.integer("BRIDGE_WAIT_TIME_SECONDS",
+                                           cls.bridge_wait_time_seconds, 0, SQS_MAX_WAIT_S),
+            worker_concurrency=e.integer("WORKER_CONCURRENCY", cls.worker_concurrency, 1, 256),
+            index_backend=e.choice("INDEX_BACKEND", cls.index_backend, INDEX_BACKENDS),
+            sqlite_path=e.text("SQLITE_PATH", cls.sqlite_path),
+            opensearch_url=e.url("OPENSEARCH_URL") or cls.opensearch_url,
+            opensearch_index=e.text("OPENSEARCH_INDEX", cls.opensearch_index),
+            max_object_bytes=e.integer("MAX_OBJECT_BYTES", cls.max_object_bytes, 1),
+            max_pages=e.integer("MAX_PAGES", cls.max_pages, 1),
+            max_chars=e.integer("MAX_CHARS", cls.max_chars, 1),
+            extract_max_seconds=e.integer("EXTRACT_MAX_SECONDS", cls.extract_max_seconds, 1),
+            inline_text_max_bytes=e.integer("INLINE_TEXT_MAX_BYTES", cls.inline_text_max_bytes, 0,
+                                        200 * 1024),
+            flower_port=e.integer("FLOWER_PORT", cls.flower_port, 1, 65535),
+            flower_basic_auth=e.text("FLOWER_BASIC_AUTH", ""),
+            log_level=e.choice("LOG_LEVEL", cls.log_level,
+                               ("DEBUG", "INFO", "WARNING", "ERROR")),
+        )
+        settings.validate()
+        return settings
+
+    def check_aws_endpoints(self) -> None:
+        """Refuse a local profile whose AWS calls would silently go to real AWS.
+
+        Called before any AWS client is made (so ``make search`` works without an endpoint).
+
+        Raises:
+            ConfigError: naming the endpoint variable.
+        """
+        if not self.is_local:
+            return
+        for var, value in (("AWS_ENDPOINT_URL_SQS", self.sqs_endpoint),
+                           ("AWS_ENDPOINT_URL_S3", self.s3_endpoint)):
+            if not value:
+                raise ConfigError(
+                    f"{var}: PIPELINE_PROFILE=local but no local endpoint is set, so the "
+                    "broker would silently talk to real AWS; set AWS_ENDPOINT_URL (make up "
+                    "does) or PIPELINE_PROFILE=production")
+            host = urlsplit(value).hostname or ""
+            if not (host in ("localhost", "::1") or host.startswith("127.")):
+                raise ConfigError(f"{var}: PIPELINE_PROFILE=local needs a loopback endpoint, "
+                                  f"got {value!r}")
+
+    def validate(self) -> None:
+        """Check invariants between settings.
+
+        Raises:
+            ConfigError: naming the variables that contradict each other.
+        """
+        if self.task_time_limit >= self.visibility_timeout:
+            raise ConfigError(
+                f"TASK_TIME_LIMIT ({self.task_time_limit}s) must be below VISIBILITY_TIMEOUT "
+                f"({self.visibility_timeout}s), or a long task becomes visible to a second worker")
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ConfigError(f"TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}s) must be below "
+                              f"TASK_TIME_LIMIT ({self.task_time_limit}s)")
+        if self.extract_max_seconds >= self.task_soft_time_limit:
+            raise ConfigError(f"EXTRACT_MAX_SECONDS ({self.extract_max_seconds}s) must be below "
+                              f"TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}s)")
+        if self.work_bucket == self.upload_bucket:
+            raise ConfigError("WORK_BUCKET must differ from UPLOAD_BUCKET: objects the pipeline "
+                              "writes would raise events and loop")
+        if self.upload_bucket not in self.allowed_buckets:
+            raise ConfigError(f"ALLOWED_BUCKETS must include UPLOAD_BUCKET ({self.upload_bucket})")
+        if self.flower_basic_auth and ":" not in self.flower_basic_auth:
+            raise ConfigError("FLOWER_BASIC_AUTH: expected user:password")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, built from ``os.environ`` on first use."""
+    return Settings.from_env()
+
+
+class _Env:
+    """Typed access to environment variables; every error names the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def url(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{name}: expected an http(s) URL, got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int | None = None,
+            high: int | None = None) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+        self._bounds(name, value, low, high)
+        return value
+
+    def number(self, name: str, default: float, low: float | None = None) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        self._bounds(name, value, low, None)
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw not in choices:
+            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    @staticmethod
+    def _bounds(name: str, value: float, low: float | None, high: float | None) -> None:
+        if low is not None and value < low:
+            raise ConfigError(f"{name}: must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise ConfigError(f"{name}: must be <= {high}, got {value}")

@@ -1,0 +1,41 @@
+"""The Celery app: ``celery -A tasks worker`` from the repository root.
+
+Stages, one module each: ``fetch`` -> ``extract`` -> ``index`` (and ``remove`` for deletions).
+Chains are built by ``tasks.chains.chain_for`` (the bridge and re-queue use it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from pipeline.logs import setup_logging
+from pipeline.settings import get_settings
+
+app = Celery("filesearch")
+app.config_from_object("celeryconfig")
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    setup_logging(get_settings().log_level)
+
+
+@signals.task_prerun.connect
+def _bind_task_context(task_id: str | None = None, **_: Any) -> None:
+    from pipeline import logs
+
+    logs.set_task_id(task_id)
+
+
+@signals.task_postrun.connect
+def _unbind_task_context(**_: Any) -> None:
+    from pipeline import logs
+
+    logs.set_task_id(None)
+
+
+from tasks import extract, fetch, index  # noqa: E402,F401  (registers the tasks)
+
+__all__ = ["app"]
