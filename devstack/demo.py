@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=Path, default=SAMPLES)
     parser.add_argument("--report", type=Path, default=RUN_DIR / "demo-report.json")
+    parser.add_argument("--run-dir", type=Path, default=RUN_DIR,
+                        help="state, logs and index of this run (default .run/)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for every outcome after the last upload")
     args = parser.parse_args(argv)
@@ -131,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"no files under {args.files}", file=sys.stderr)
         return 2
-    print(f"starting the stack (logs in {RUN_DIR / 'logs'}) ...", flush=True)
+    print(f"starting the stack (logs in {args.run_dir / 'logs'}) ...", flush=True)
     t0 = time.monotonic()
-    with Stack() as stack:
+    with Stack(run_dir=args.run_dir) as stack:
         import os
 
         os.environ.update(stack.env)  # this process talks to the same endpoint and index

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-
-# the repository root is not on sys.path without a pytest ``pythonpath`` setting
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from extractors import detect_media_type, guess_media_type_from_name, queue_kind
 from extractors.detect import (

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pymupdf
 import pytest
-
-# the repository root is not on sys.path without a pytest ``pythonpath`` setting
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from extractors import (
     INDEXED,
