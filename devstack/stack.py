@@ -70,7 +70,8 @@ class Stack:
 
     def __init__(self, *, run_dir: Path = RUN_DIR, procfile: Path = ROOT / "Procfile",
                  only: Iterable[str] | None = None, env: Mapping[str, str] | None = None,
-                 moto_port: int | None = None, echo: bool = False, fresh_index: bool = True):
+                 moto_port: int | None = None, echo: bool = False, fresh_index: bool = True,
+                 extra_procs: Iterable[ProcSpec] = ()):
         self.run_dir = run_dir
         self.procfile = procfile
         self.only = set(only) if only else None
@@ -78,6 +79,7 @@ class Stack:
         self.moto_port = moto_port
         self.echo = echo
         self.fresh_index = fresh_index
+        self.extra_procs = list(extra_procs)
         self.moto: MotoServer | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
@@ -104,7 +106,7 @@ class Stack:
                         or k in self.extra_env}, self.run_dir / "stack.env")
         try:
             self._run([sys.executable, "-m", "pipeline.provision"], "provision")
-            for spec in read_procfile(self.procfile):
+            for spec in [*read_procfile(self.procfile), *self.extra_procs]:
                 if self.only is None or spec.name in self.only:
                     self._spawn(spec)
             self.wait_ready()
@@ -159,6 +161,18 @@ class Stack:
             time.sleep(0.2)
         if pending:
             raise RuntimeError(f"not ready after {timeout}s: {sorted(pending)}")
+
+    def terminate(self, name: str, timeout: float = STOP_GRACE) -> int:
+        """SIGTERM to the process itself (a warm shutdown, as a deploy does); its exit code."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` a process and every child it has (a crashed machine, for tests)."""
+        proc = self.procs[name]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def stop(self) -> None:
         for proc in self.procs.values():

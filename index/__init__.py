@@ -16,7 +16,7 @@ def open_backend(settings: Settings) -> IndexBackend:
     if settings.index_backend == "opensearch":
         from index.opensearch import OpenSearchIndex
 
-        return OpenSearchIndex(settings.opensearch_url, settings.opensearch_index)
+        return OpenSearchIndex.from_settings(settings)
     from index.sqlite import SqliteIndex
 
     return SqliteIndex(settings.sqlite_path)

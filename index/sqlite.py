@@ -166,7 +166,8 @@ class SqliteIndex(IndexBackend):
         return int(self._read("SELECT count(*) AS n FROM documents WHERE deleted = 0", ())[0]["n"])
 
     def _search(self, query: SearchQuery) -> SearchResult:
-        where, params = ["d.deleted = 0"], []
+        where: list[str] = ["d.deleted = 0"]
+        params: list[Any] = []
         match_terms: list[str] = []
         terms = _terms(query.text)
         for term in terms:
@@ -185,8 +186,9 @@ class SqliteIndex(IndexBackend):
             params.extend([ft, ft])
         if query.folder:
             prefix = query.folder if query.folder.endswith("/") else query.folder + "/"
-            where.append("d.folder LIKE ? ESCAPE '\\'")
-            params.append(_like(prefix)[1:])
+            # S3 keys are case-sensitive: compare bytes, not LIKE (ASCII case-insensitive)
+            where.append("substr(d.folder, 1, ?) = ?")
+            params.extend([len(prefix), prefix])
         if query.bucket:
             where.append("d.bucket = ?")
             params.append(query.bucket)

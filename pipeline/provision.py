@@ -152,9 +152,12 @@ def _attribute_drift(s: Settings, spec: QueueSpec, wanted: dict[str, str],
             drift.append(f"{key} is {attrs.get(key)!r}, expected {value!r}")
     if spec.logical in STAGE_QUEUES:
         visibility = int(attrs.get("VisibilityTimeout", "0"))
-        if visibility <= s.task_time_limit:
+        if not s.heartbeat_enabled and visibility <= s.task_time_limit:
             drift.append(f"VisibilityTimeout {visibility}s is not above TASK_TIME_LIMIT "
-                         f"{s.task_time_limit}s: a long task would run twice")
+                         f"{s.task_time_limit}s and HEARTBEAT=off: a long task would run twice")
+        elif s.heartbeat_enabled and visibility < 3 * s.heartbeat_interval:
+            drift.append(f"VisibilityTimeout {visibility}s is below three HEARTBEAT_INTERVALs "
+                         f"({s.heartbeat_interval}s): a running task's message could be taken")
     if spec.dlq:
         raw = attrs.get("RedrivePolicy")
         if not raw:

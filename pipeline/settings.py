@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 #: profiles: ``local`` talks to a local endpoint only; ``production`` to whatever boto3 resolves
@@ -52,12 +52,18 @@ class Settings:
     #: prefix of every SQS queue name this deployment owns
     queue_prefix: str = "filesearch-"
 
-    #: seconds; each stage queue's VisibilityTimeout attribute
-    visibility_timeout: int = 960
-    #: seconds; Celery hard time limit, must stay below ``visibility_timeout``
-    task_time_limit: int = 900
+    #: seconds; each stage queue's VisibilityTimeout attribute.  Short, because the heartbeat
+    #: extends it while a task runs: a crashed worker's message returns within this time
+    visibility_timeout: int = 60
+    #: extend the visibility of held messages while their tasks run (tasks.heartbeat)
+    heartbeat_enabled: bool = True
+    #: seconds between two extensions; at most a third of ``visibility_timeout``
+    heartbeat_interval: int = 15
+    #: seconds; Celery hard time limit (kills the task).  Without the heartbeat it must stay
+    #: below ``visibility_timeout``
+    task_time_limit: int = 1800
     #: seconds; Celery soft time limit (raises inside the task)
-    task_soft_time_limit: int = 870
+    task_soft_time_limit: int = 1740
     #: receives before SQS moves a message to the queue's DLQ (catches crashes, poison messages)
     max_receive_count: int = 5
     #: retries of a transient failure before dead-lettering
@@ -76,6 +82,16 @@ class Settings:
     sqlite_path: str = ".run/index.sqlite3"
     opensearch_url: str = "http://127.0.0.1:9200"
     opensearch_index: str = "filesearch"
+    #: basic auth for a managed cluster (wins over user:password in the URL)
+    opensearch_user: str = ""
+    opensearch_password: str = field(default="", repr=False)
+    opensearch_verify_certs: bool = True
+    #: CA bundle for a private certificate authority
+    opensearch_ca_certs: str = ""
+    #: seconds per request
+    opensearch_timeout: float = 30.0
+    #: replicas of the index (0 on a single node)
+    opensearch_replicas: int = 0
 
     #: bytes; objects larger than this are indexed metadata-only (reason too-large)
     max_object_bytes: int = 512 * 1024 * 1024
@@ -83,9 +99,19 @@ class Settings:
     #: characters of text kept per file; the rest is cut and the document marked truncated
     max_chars: int = 5_000_000
     #: seconds of extraction wall time per file
-    extract_max_seconds: int = 600
+    extract_max_seconds: int = 1500
     #: bytes; extracted text larger than this travels as an S3 object, not in the message
     inline_text_max_bytes: int = 64 * 1024
+
+    #: fault injection, for tests only (refused with PIPELINE_PROFILE=production):
+    #: probability that an index write fails with IndexUnavailable
+    fault_index_transient_p: float = 0.0
+    #: seconds an extraction sleeps before starting (simulates a long PDF)
+    fault_extract_hang_s: float = 0.0
+    #: probability that the pool process dies (os._exit) during an extraction
+    fault_extract_crash_p: float = 0.0
+    #: only keys starting with this prefix are disturbed ("" = all)
+    fault_key_prefix: str = ""
 
     flower_port: int = 5555
     flower_basic_auth: str = ""
@@ -126,6 +152,8 @@ class Settings:
             queue_prefix=e.text("QUEUE_PREFIX", cls.queue_prefix),
             visibility_timeout=e.integer("VISIBILITY_TIMEOUT", cls.visibility_timeout, 1,
                                      SQS_MAX_VISIBILITY_S),
+            heartbeat_enabled=e.choice("HEARTBEAT", "on", ("on", "off")) == "on",
+            heartbeat_interval=e.integer("HEARTBEAT_INTERVAL", cls.heartbeat_interval, 1, 3600),
             task_time_limit=e.integer("TASK_TIME_LIMIT", cls.task_time_limit, 1),
             task_soft_time_limit=e.integer("TASK_SOFT_TIME_LIMIT", cls.task_soft_time_limit, 1),
             max_receive_count=e.integer("MAX_RECEIVE_COUNT", cls.max_receive_count, 1, 1000),
@@ -142,12 +170,23 @@ class Settings:
             sqlite_path=e.text("SQLITE_PATH", cls.sqlite_path),
             opensearch_url=e.url("OPENSEARCH_URL") or cls.opensearch_url,
             opensearch_index=e.text("OPENSEARCH_INDEX", cls.opensearch_index),
+            opensearch_user=e.text("OPENSEARCH_USER", ""),
+            opensearch_password=e.text("OPENSEARCH_PASSWORD", ""),
+            opensearch_verify_certs=e.choice("OPENSEARCH_VERIFY_CERTS", "true",
+                                             ("true", "false")) == "true",
+            opensearch_ca_certs=e.text("OPENSEARCH_CA_CERTS", ""),
+            opensearch_timeout=e.number("OPENSEARCH_TIMEOUT", 30.0, 0.1),
+            opensearch_replicas=e.integer("OPENSEARCH_REPLICAS", 0, 0, 10),
             max_object_bytes=e.integer("MAX_OBJECT_BYTES", cls.max_object_bytes, 1),
             max_pages=e.integer("MAX_PAGES", cls.max_pages, 1),
             max_chars=e.integer("MAX_CHARS", cls.max_chars, 1),
             extract_max_seconds=e.integer("EXTRACT_MAX_SECONDS", cls.extract_max_seconds, 1),
             inline_text_max_bytes=e.integer("INLINE_TEXT_MAX_BYTES", cls.inline_text_max_bytes, 0,
                                         200 * 1024),
+            fault_index_transient_p=e.number("FAULT_INDEX_TRANSIENT_P", 0.0, 0.0),
+            fault_extract_hang_s=e.number("FAULT_EXTRACT_HANG_S", 0.0, 0.0),
+            fault_extract_crash_p=e.number("FAULT_EXTRACT_CRASH_P", 0.0, 0.0),
+            fault_key_prefix=e.text("FAULT_KEY_PREFIX", ""),
             flower_port=e.integer("FLOWER_PORT", cls.flower_port, 1, 65535),
             flower_basic_auth=e.text("FLOWER_BASIC_AUTH", ""),
             log_level=e.choice("LOG_LEVEL", cls.log_level,
@@ -184,16 +223,31 @@ class Settings:
         Raises:
             ConfigError: naming the variables that contradict each other.
         """
-        if self.task_time_limit >= self.visibility_timeout:
+        if self.heartbeat_enabled:
+            if self.heartbeat_interval * 3 > self.visibility_timeout:
+                raise ConfigError(
+                    f"HEARTBEAT_INTERVAL ({self.heartbeat_interval}s) must be at most a third of "
+                    f"VISIBILITY_TIMEOUT ({self.visibility_timeout}s), so one missed beat does "
+                    "not let a second worker take a running task's message")
+        elif self.task_time_limit >= self.visibility_timeout:
             raise ConfigError(
                 f"TASK_TIME_LIMIT ({self.task_time_limit}s) must be below VISIBILITY_TIMEOUT "
-                f"({self.visibility_timeout}s), or a long task becomes visible to a second worker")
+                f"({self.visibility_timeout}s) when HEARTBEAT=off, or a long task becomes "
+                "visible to a second worker")
         if self.task_soft_time_limit >= self.task_time_limit:
             raise ConfigError(f"TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}s) must be below "
                               f"TASK_TIME_LIMIT ({self.task_time_limit}s)")
         if self.extract_max_seconds >= self.task_soft_time_limit:
             raise ConfigError(f"EXTRACT_MAX_SECONDS ({self.extract_max_seconds}s) must be below "
                               f"TASK_SOFT_TIME_LIMIT ({self.task_soft_time_limit}s)")
+        faults = self.fault_index_transient_p or self.fault_extract_hang_s or \
+            self.fault_extract_crash_p
+        if faults and self.profile == "production":
+            raise ConfigError("FAULT_*: fault injection is for tests and is refused with "
+                              "PIPELINE_PROFILE=production")
+        if self.fault_index_transient_p > 1 or self.fault_extract_crash_p > 1:
+            raise ConfigError("FAULT_INDEX_TRANSIENT_P / FAULT_EXTRACT_CRASH_P: a probability "
+                              "between 0 and 1")
         if self.work_bucket == self.upload_bucket:
             raise ConfigError("WORK_BUCKET must differ from UPLOAD_BUCKET: objects the pipeline "
                               "writes would raise events and loop")

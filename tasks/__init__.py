@@ -12,9 +12,11 @@ from celery import Celery, signals
 
 from pipeline.logs import setup_logging
 from pipeline.settings import get_settings
+from tasks.heartbeat import VisibilityHeartbeat
 
 app = Celery("filesearch")
 app.config_from_object("celeryconfig")
+app.steps["consumer"].add(VisibilityHeartbeat)
 
 
 @signals.setup_logging.connect

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from extractors import METADATA_ONLY, Extraction, Limits, extract_file
-from pipeline import claimcheck, storage
+from pipeline import claimcheck, faults, storage
 from pipeline.errors import ContentError
 from pipeline.objects import ObjectRef
 from pipeline.settings import Settings, get_settings
@@ -48,6 +48,7 @@ def extract(self: PipelineTask, fetched: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef.from_dict(fetched.get("ref") if isinstance(fetched, dict) else None)
     settings = get_settings()
     started = time.monotonic()
+    faults.before_extract(obj)
     result = run_extraction(obj, fetched, settings)
     text: str | None = result.text
     text_ref = None

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from index import Document, get_backend
-from pipeline import claimcheck
+from pipeline import claimcheck, faults
 from pipeline.objects import ObjectRef
 from pipeline.settings import get_settings
 from tasks import app
@@ -39,6 +39,7 @@ def index(self: PipelineTask, extracted: dict[str, Any]) -> dict[str, Any]:
     text_ref = extracted.get("text_ref")
     text = claimcheck.load(text_ref) if text_ref else (extracted.get("text") or "")
     doc = build_document(obj, extracted, text)
+    faults.before_index(obj)
     write = get_backend().upsert(doc)
     if text_ref:
         claimcheck.discard(text_ref)

@@ -20,13 +20,16 @@ import pytest
 from devstack.stack import ROOT, Stack
 from index.base import Document
 from index.sqlite import SqliteIndex
-from pipeline.objects import document_id
+from pipeline.objects import ObjectRef, document_id
 from tests.support import unavailable
 
 pytestmark = pytest.mark.stack
 
 #: seconds to wait for one outcome
 OUTCOME_TIMEOUT = 60.0
+#: a versioned bucket without notifications: the ordering tests write its events by hand,
+#: with real-shaped sequencers (the local endpoint omits them)
+ORDERING = "filesearch-ordering"
 
 
 class Running:
@@ -81,7 +84,8 @@ class Running:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     run_dir = tmp_path_factory.mktemp("stack")
     stack = Stack(run_dir=run_dir, env={"BRIDGE_WAIT_TIME_SECONDS": "1", "MAX_RETRIES": "2",
-                                        "RETRY_BACKOFF_BASE": "1", "RETRY_BACKOFF_MAX": "2"})
+                                        "RETRY_BACKOFF_BASE": "1", "RETRY_BACKOFF_MAX": "2",
+                                        "ALLOWED_BUCKETS": f"filesearch-uploads,{ORDERING}"})
     try:
         stack.start()
     except (OSError, RuntimeError) as exc:
@@ -201,3 +205,79 @@ def test_demo_on_the_shared_corpus_matches_files_json(tmp_path: Path) -> None:
             assert got["reason"], entry["path"]
     assert checked >= len(expected) - 3
     assert "files:" in result.stdout and "indexed" in result.stdout
+
+
+class Versions:
+    """A versioned bucket whose S3 events the test sends itself, in any order it likes."""
+
+    def __init__(self, run: Running, key: str) -> None:
+        self.run, self.key = run, key
+        buckets = {b["Name"] for b in run.s3.list_buckets()["Buckets"]}
+        if ORDERING not in buckets:
+            run.s3.create_bucket(Bucket=ORDERING)
+            run.s3.put_bucket_versioning(Bucket=ORDERING,
+                                         VersioningConfiguration={"Status": "Enabled"})
+
+    def put(self, body: bytes) -> str:
+        return str(self.run.s3.put_object(Bucket=ORDERING, Key=self.key, Body=body)["VersionId"])
+
+    def delete(self) -> str:
+        return str(self.run.s3.delete_object(Bucket=ORDERING, Key=self.key)["VersionId"])
+
+    def event(self, name: str, version_id: str, sequencer: str) -> None:
+        record = {"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+                  "eventTime": "2026-12-01T00:00:00.000Z",
+                  "s3": {"bucket": {"name": ORDERING},
+                         "object": {"key": self.key.replace(" ", "+"), "versionId": version_id,
+                                    "sequencer": sequencer}}}
+        self.run.sqs.send_message(QueueUrl=self.run.queue_url("filesearch-events"),
+                                  MessageBody=json.dumps({"Records": [record]}))
+
+    def doc(self) -> Document | None:
+        return self.run.index.get(document_id(ORDERING, self.key))
+
+    def settled(self) -> bool:
+        """True when every stage queue is empty (nothing visible, nothing in flight)."""
+        for queue in ("filesearch-events", "filesearch-fetch", "filesearch-extract-other",
+                      "filesearch-extract-pdf", "filesearch-index"):
+            attrs = self.run.sqs.get_queue_attributes(
+                QueueUrl=self.run.queue_url(queue), AttributeNames=["All"])["Attributes"]
+            if attrs["ApproximateNumberOfMessages"] != "0" or \
+                    attrs["ApproximateNumberOfMessagesNotVisible"] != "0":
+                return False
+        return True
+
+
+def test_create_create_delete_late_create_ends_deleted(running: Running) -> None:
+    v = Versions(running, "order/contract v1.txt")
+    first, second = v.put(b"draft contract"), v.put(b"signed contract")
+    marker = v.delete()
+
+    # S3 applied: put(first) < put(second) < delete; events arrive duplicated and out of order
+    v.event("ObjectCreated:Put", first, "0055AED6DCD90281E5")
+    v.event("ObjectCreated:Put", first, "0055AED6DCD90281E5")  # duplicate delivery
+    v.event("ObjectRemoved:DeleteMarkerCreated", marker, "0055AED6DCD9028A11")
+    v.event("ObjectCreated:Put", second, "0055AED6DCD9028301")  # late: older than the delete
+
+    deleted_at = ObjectRef(ORDERING, v.key, sequencer="0055AED6DCD9028A11").order
+    running.wait_for(lambda: running.index.is_stale(document_id(ORDERING, v.key), deleted_at))
+    time.sleep(1.5)
+    running.wait_for(v.settled)
+    assert v.doc() is None
+    assert running.search("contract")["total"] == 0
+
+
+def test_late_older_version_does_not_replace_newer(running: Running) -> None:
+    v = Versions(running, "order/price list.txt")
+    old, new = v.put(b"price list 2023 edition"), v.put(b"price list 2024 edition")
+
+    v.event("ObjectCreated:Put", new, "00617F08299329D189")
+    running.wait_for(lambda: (v.doc() or {}).get("text", "").startswith("price list 2024"))
+    v.event("ObjectCreated:Put", old, "00617F0829932900AA")  # arrives after, happened before
+    v.event("ObjectCreated:Put", new, "00617F08299329D189")  # and a duplicate
+
+    time.sleep(1.5)
+    running.wait_for(v.settled)
+    doc = v.doc()
+    assert doc is not None and doc["text"] == "price list 2024 edition"
+    assert doc["version_id"] == new

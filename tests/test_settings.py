@@ -11,7 +11,9 @@ LOCAL = {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
 
 def test_defaults_are_valid() -> None:
     s = Settings.from_env(LOCAL)
-    assert s.task_time_limit < s.visibility_timeout
+    assert s.heartbeat_enabled and s.heartbeat_interval * 3 <= s.visibility_timeout
+    # a long PDF outlives the visibility timeout many times over: the heartbeat covers it
+    assert s.task_time_limit > 20 * 60 > s.visibility_timeout
     assert s.queue_name("fetch") == "filesearch-fetch"
     assert s.dlq_name("fetch") == "filesearch-fetch-dlq"
     s.check_aws_endpoints()
@@ -31,12 +33,22 @@ def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> Non
         Settings.from_env({**LOCAL, **env})
 
 
-def test_hard_time_limit_must_be_below_visibility_timeout() -> None:
+def test_without_heartbeat_hard_time_limit_must_be_below_visibility_timeout() -> None:
+    off = {**LOCAL, "HEARTBEAT": "off"}
     with pytest.raises(ConfigError, match=r"TASK_TIME_LIMIT.*VISIBILITY_TIMEOUT"):
-        Settings.from_env({**LOCAL, "VISIBILITY_TIMEOUT": "300", "TASK_TIME_LIMIT": "300"})
-    ok = Settings.from_env({**LOCAL, "VISIBILITY_TIMEOUT": "301", "TASK_TIME_LIMIT": "300",
+        Settings.from_env({**off, "VISIBILITY_TIMEOUT": "300", "TASK_TIME_LIMIT": "300",
+                           "TASK_SOFT_TIME_LIMIT": "280", "EXTRACT_MAX_SECONDS": "250"})
+    ok = Settings.from_env({**off, "VISIBILITY_TIMEOUT": "301", "TASK_TIME_LIMIT": "300",
                             "TASK_SOFT_TIME_LIMIT": "280", "EXTRACT_MAX_SECONDS": "250"})
     assert ok.visibility_timeout == 301
+
+
+def test_with_heartbeat_visibility_must_cover_three_beats() -> None:
+    with pytest.raises(ConfigError, match=r"HEARTBEAT_INTERVAL \(25s\).*third"):
+        Settings.from_env({**LOCAL, "HEARTBEAT_INTERVAL": "25"})
+    # a task may run far longer than the visibility timeout: the heartbeat extends it
+    s = Settings.from_env({**LOCAL, "VISIBILITY_TIMEOUT": "30", "HEARTBEAT_INTERVAL": "10"})
+    assert s.task_time_limit > s.visibility_timeout
 
 
 def test_local_profile_refuses_to_fall_back_to_real_aws() -> None:
