@@ -11,6 +11,8 @@ Q ?=
 # a running `make up` writes the environment that reaches it here
 STACK_ENV := $(RUN)/stack.env
 WITH_STACK_ENV := if [ -f $(STACK_ENV) ]; then source $(STACK_ENV); fi;
+# settings given on the command line (make demo INDEX_BACKEND=opensearch) reach the processes
+export INDEX_BACKEND OPENSEARCH_URL
 
 .PHONY: help setup up demo search test upload status provision lint clean
 
@@ -38,7 +40,7 @@ demo: $(STAMP)
 	$(BIN)/python -m devstack.demo --files "$(FILES)" --report "$(REPORT)"
 
 search: $(STAMP)
-	@$(WITH_STACK_ENV) $(BIN)/python -m pipeline.search $(if $(TYPE),--type "$(TYPE)") $(if $(FOLDER),--folder "$(FOLDER)") -- $(Q)
+	@$(BIN)/python -m devstack.search $(if $(TYPE),--type "$(TYPE)") $(if $(FOLDER),--folder "$(FOLDER)") -- $(Q)
 
 upload: $(STAMP)
 	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
@@ -47,6 +49,10 @@ upload: $(STAMP)
 status: $(STAMP)
 	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
 	@source $(STACK_ENV); $(BIN)/python -m pipeline.status
+
+dlq: $(STAMP)
+	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
+	@source $(STACK_ENV); $(BIN)/python -m pipeline.dlq $(ARGS)
 
 provision: $(STAMP)
 	@$(WITH_STACK_ENV) $(BIN)/python -m pipeline.provision

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from devstack.moto import DEFAULT_PORT, MotoServer, free_port, is_up, local_aws_env
 
@@ -38,6 +39,19 @@ STOP_GRACE = 20.0
 class ProcSpec:
     name: str
     command: str
+
+
+def start_opensearch(run_dir: Path, logs: Path, fresh: bool = False) -> Any:
+    """A local OpenSearch node keeping its data in ``run_dir/opensearch`` (built on first use)."""
+
+
+    from devstack.opensearch import OpenSearchNode
+
+    home = run_dir / "opensearch"
+    if fresh:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    return OpenSearchNode.start(home, log=logs / "opensearch.log")
 
 
 def read_procfile(path: Path) -> list[ProcSpec]:
@@ -81,6 +95,7 @@ class Stack:
         self.fresh_index = fresh_index
         self.extra_procs = list(extra_procs)
         self.moto: MotoServer | None = None
+        self.opensearch: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
         self._pumps: list[threading.Thread] = []
@@ -101,6 +116,9 @@ class Stack:
         if self.fresh_index:
             for suffix in ("", "-wal", "-shm"):
                 Path(self.env["SQLITE_PATH"] + suffix).unlink(missing_ok=True)
+        if self.env.get("INDEX_BACKEND") == "opensearch" and not self.env.get("OPENSEARCH_URL"):
+            self.opensearch = start_opensearch(self.run_dir, self.logs, fresh=self.fresh_index)
+            self.env["OPENSEARCH_URL"] = self.opensearch.url
         write_env_file({k: v for k, v in self.env.items()
                         if k.startswith(("AWS_", "PIPELINE_", "SQLITE_", "INDEX_", "OPENSEARCH_"))
                         or k in self.extra_env}, self.run_dir / "stack.env")
@@ -189,6 +207,9 @@ class Stack:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        if self.opensearch is not None:
+            self.opensearch.stop()
+            self.opensearch = None
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -38,6 +38,6 @@ def _unbind_task_context(**_: Any) -> None:
     logs.set_task_id(None)
 
 
-from tasks import extract, fetch, index  # noqa: E402,F401  (registers the tasks)
+from tasks import extract, fetch, index, requeue  # noqa: E402,F401  (registers the tasks)
 
 __all__ = ["app"]
