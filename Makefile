@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN := .run
 FILES ?= samples
-REPORT ?= $(RUN)/demo-report.json
+REPORT ?=
+N ?= 300
 Q ?=
 # a running `make up` writes the environment that reaches it here
 STACK_ENV := $(RUN)/stack.env
@@ -14,11 +15,12 @@ WITH_STACK_ENV := if [ -f $(STACK_ENV) ]; then source $(STACK_ENV); fi;
 # settings given on the command line (make demo INDEX_BACKEND=opensearch) reach the processes
 export INDEX_BACKEND OPENSEARCH_URL
 
-.PHONY: help setup up demo search test upload status provision lint clean
+.PHONY: help setup up demo chaos search test upload status dlq provision lint clean
 
 help:
 	@echo "make demo [FILES=dir] [REPORT=path.json]  bring the stack up, process FILES, report, tear down"
 	@echo "make test                                 run the test suite (starts what it needs)"
+	@echo "make chaos [N=300] [REPORT=path.json]     soak: faults + kill -9 of workers; exit 0 only if nothing is lost"
 	@echo "make up                                   run the whole stack in the foreground (Ctrl-C stops)"
 	@echo "make upload FILES=dir                     upload into the stack a running 'make up' serves"
 	@echo "make search Q='words' [TYPE=pdf] [FOLDER=prefix/]   search the index"
@@ -37,7 +39,10 @@ up: $(STAMP)
 	$(BIN)/python -m devstack.stack up
 
 demo: $(STAMP)
-	$(BIN)/python -m devstack.demo --files "$(FILES)" --report "$(REPORT)"
+	$(BIN)/python -m devstack.demo --files "$(FILES)" $(if $(REPORT),--report "$(REPORT)")
+
+chaos: $(STAMP)
+	$(BIN)/python -m devstack.chaos -n $(N) $(if $(REPORT),--report "$(REPORT)")
 
 search: $(STAMP)
 	@$(BIN)/python -m devstack.search $(if $(TYPE),--type "$(TYPE)") $(if $(FOLDER),--folder "$(FOLDER)") -- $(Q)

@@ -97,6 +97,7 @@ class Stack:
         self.moto: MotoServer | None = None
         self.opensearch: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs: dict[str, ProcSpec] = {}
         self.env: dict[str, str] = {}
         self._pumps: list[threading.Thread] = []
 
@@ -142,6 +143,7 @@ class Stack:
             raise RuntimeError(f"{name} failed ({result.returncode}):\n{tail}")
 
     def _spawn(self, spec: ProcSpec) -> None:
+        self.specs[spec.name] = spec
         log_path = self.logs / f"{spec.name}.log"
         proc = subprocess.Popen(["/bin/sh", "-c", f"exec {spec.command}"], cwd=ROOT,
                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -191,6 +193,10 @@ class Stack:
         proc = self.procs[name]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a process again (after ``kill`` or ``terminate``)."""
+        self._spawn(self.specs[name])
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -6,6 +6,7 @@ Chains are built by ``tasks.chains.chain_for`` (the bridge and re-queue use it).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -22,6 +23,18 @@ app.steps["consumer"].add(VisibilityHeartbeat)
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     setup_logging(get_settings().log_level)
+
+
+@signals.task_received.connect
+def _note_redelivery(request: Any = None, **_: Any) -> None:
+    """A message received more than once means a worker died or a timeout passed: log it."""
+    info = getattr(getattr(request, "message", None), "delivery_info", None) or {}
+    attrs = (info.get("sqs_message") or {}).get("Attributes") or {}
+    count = int(attrs.get("ApproximateReceiveCount", 1))
+    if count > 1:
+        logging.getLogger("tasks").warning(
+            "redelivered message", extra={"task_id": request.id, "task": request.name,
+                                          "receive_count": count})
 
 
 @signals.task_prerun.connect

@@ -65,3 +65,18 @@ def requeue(id: str | None = None, ids: list[str] | None = None, all: bool = Fal
                 extra={"moved": [m["id"] for m in summary["moved"]],
                        "not_found": summary["not_found"]})
     return dict(summary)
+
+
+@app.task(name="tasks.reprocess", acks_late=False)
+def reprocess(bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+    """Run the whole chain for one object again, by hand:
+
+        celery -A tasks call tasks.reprocess --kwargs '{"bucket": "b", "key": "some/key.pdf"}'
+
+    The event carries no order, so its write replaces what the index holds (last writer wins).
+    """
+    ref = ObjectRef(bucket=bucket, key=key, version_id=version_id,
+                    event_name="ObjectCreated:Reprocess")
+    celery_dispatch()(ref)
+    logger.info("reprocess enqueued", extra=ref.log_context())
+    return {"enqueued": ref.to_dict()}

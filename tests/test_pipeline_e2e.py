@@ -281,3 +281,19 @@ def test_late_older_version_does_not_replace_newer(running: Running) -> None:
     doc = v.doc()
     assert doc is not None and doc["text"] == "price list 2024 edition"
     assert doc["version_id"] == new
+
+
+def test_reprocess_by_hand_with_celery_call(running: Running) -> None:
+    # Given an object whose event never reached the pipeline (a bucket without notifications)
+    Versions(running, "unused")
+    key = "manual/never-notified.txt"
+    running.s3.put_object(Bucket=ORDERING, Key=key, Body=b"found only after a manual run")
+
+    # When an operator re-runs it with the celery CLI
+    subprocess.run([sys.executable, "-m", "celery", "-A", "tasks", "call", "tasks.reprocess",
+                    "--kwargs", json.dumps({"bucket": ORDERING, "key": key})],
+                   cwd=ROOT, env=running.env, check=True, capture_output=True, timeout=60)
+
+    # Then the whole chain runs and the file is searchable
+    doc = running.wait_for(lambda: running.index.get(document_id(ORDERING, key)))
+    assert doc["text"] == "found only after a manual run"

@@ -167,3 +167,23 @@ def test_sigterm_mid_task_finishes_it_once_without_waiting_for_visibility(
     hangs = [e for w in ("worker", "worker2") for e in
              events_for(stack, w, key, "injected fault: extraction hangs")]
     assert len(hangs) == 1
+
+
+def test_chaos_soak_loses_nothing(tmp_path: Path) -> None:
+    """A short ``make chaos``: faults + kill -9 of workers; its own verdict must pass."""
+    import subprocess
+    import sys
+
+    from devstack.stack import ROOT
+
+    report = tmp_path / "chaos.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.chaos", "-n", "60", "--seed", "7", "--report",
+         str(report), "--run-dir", str(tmp_path / "run"), "--timeout", "240"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    summary = json.loads(report.read_text()) if report.exists() else {}
+    assert result.returncode == 0, (summary, result.stdout[-2000:], result.stderr[-2000:])
+    assert summary["missing"] == 0 and summary["duplicates"] == 0
+    assert summary["uploaded"] == 60
+    assert summary["indexed"] + summary["metadata_only"] + sum(
+        summary["dead_lettered"].values()) == 60
