@@ -25,6 +25,8 @@ SQS_MAX_WAIT_S = 20
 
 #: logical Celery queue names of the task stages, in chain order
 STAGE_QUEUES = ("fetch", "extract-pdf", "extract-other", "index")
+#: stages whose retry limit can be set on its own (MAX_RETRIES_<STAGE>)
+RETRY_STAGES = ("fetch", "extract", "index")
 #: logical name of the queue that holds dead-letter records
 DEAD_LETTER_QUEUE = "dead-letter"
 #: logical name of the S3 events queue the bridge consumes
@@ -68,6 +70,8 @@ class Settings:
     max_receive_count: int = 5
     #: retries of a transient failure before dead-lettering
     max_retries: int = 5
+    #: per-stage overrides of ``max_retries`` (``MAX_RETRIES_FETCH``, ``_EXTRACT``, ``_INDEX``)
+    stage_max_retries: tuple[tuple[str, int], ...] = ()
     #: seconds; first retry delay, doubled each attempt, with jitter
     retry_backoff_base: float = 2.0
     #: seconds; cap on one retry delay (SQS cannot delay more than 900 s)
@@ -126,6 +130,10 @@ class Settings:
     def dlq_name(self, logical: str) -> str:
         return f"{self.queue_prefix}{logical}-dlq"
 
+    def retries_for(self, stage: str) -> int:
+        """Max retries of one stage (``fetch``, ``extract``, ``index``)."""
+        return dict(self.stage_max_retries).get(stage, self.max_retries)
+
     @property
     def is_local(self) -> bool:
         return self.profile == "local"
@@ -158,6 +166,9 @@ class Settings:
             task_soft_time_limit=e.integer("TASK_SOFT_TIME_LIMIT", cls.task_soft_time_limit, 1),
             max_receive_count=e.integer("MAX_RECEIVE_COUNT", cls.max_receive_count, 1, 1000),
             max_retries=e.integer("MAX_RETRIES", cls.max_retries, 0, 100),
+            stage_max_retries=tuple(
+                (stage, e.integer(f"MAX_RETRIES_{stage.upper()}", 0, 0, 100))
+                for stage in RETRY_STAGES if e.has(f"MAX_RETRIES_{stage.upper()}")),
             retry_backoff_base=e.number("RETRY_BACKOFF_BASE", cls.retry_backoff_base, 0.0),
             retry_backoff_max=e.integer("RETRY_BACKOFF_MAX", cls.retry_backoff_max, 0,
                                     SQS_MAX_DELAY_S),
@@ -272,6 +283,9 @@ class _Env:
     def _raw(self, name: str) -> str | None:
         value = self.env.get(name)
         return None if value is None or value.strip() == "" else value.strip()
+
+    def has(self, name: str) -> bool:
+        return self._raw(name) is not None
 
     def text(self, name: str, default: str) -> str:
         return self._raw(name) or default

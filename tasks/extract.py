@@ -43,7 +43,7 @@ def run_extraction(obj: ObjectRef, fetched: dict[str, Any], settings: Settings) 
 
 
 @app.task(base=PipelineTask, bind=True, name="tasks.extract",
-          max_retries=get_settings().max_retries)
+          max_retries=get_settings().retries_for("extract"))
 def extract(self: PipelineTask, fetched: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef.from_dict(fetched.get("ref") if isinstance(fetched, dict) else None)
     settings = get_settings()

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(base=PipelineTask, bind=True, name="tasks.fetch",
-          max_retries=get_settings().max_retries)
+          max_retries=get_settings().retries_for("fetch"))
 def fetch(self: PipelineTask, ref: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef.from_dict(ref)
     storage.ensure_allowed(obj)

@@ -33,7 +33,7 @@ def build_document(obj: ObjectRef, extracted: dict[str, Any], text: str) -> Docu
 
 
 @app.task(base=PipelineTask, bind=True, name="tasks.index",
-          max_retries=get_settings().max_retries)
+          max_retries=get_settings().retries_for("index"))
 def index(self: PipelineTask, extracted: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef.from_dict(extracted.get("ref") if isinstance(extracted, dict) else None)
     text_ref = extracted.get("text_ref")
@@ -49,7 +49,7 @@ def index(self: PipelineTask, extracted: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.task(base=PipelineTask, bind=True, name="tasks.remove",
-          max_retries=get_settings().max_retries)
+          max_retries=get_settings().retries_for("index"))
 def remove(self: PipelineTask, ref: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef.from_dict(ref)
     write = get_backend().delete(obj.doc_id, obj.order)

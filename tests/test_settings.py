@@ -65,3 +65,10 @@ def test_service_specific_endpoint_wins_over_global() -> None:
     s = Settings.from_env({**LOCAL, "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"})
     assert s.s3_endpoint == "http://127.0.0.1:9000"
     assert s.sqs_endpoint == "http://127.0.0.1:4566"
+
+
+def test_retry_limit_per_stage() -> None:
+    s = Settings.from_env({**LOCAL, "MAX_RETRIES": "4", "MAX_RETRIES_INDEX": "9"})
+    assert (s.retries_for("fetch"), s.retries_for("extract"), s.retries_for("index")) == (4, 4, 9)
+    with pytest.raises(ConfigError, match="MAX_RETRIES_FETCH"):
+        Settings.from_env({**LOCAL, "MAX_RETRIES_FETCH": "many"})
