@@ -29,7 +29,19 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# system packages: Tesseract OCR with Japanese (Debian); installed when missing and possible
+SYSTEM_STAMP := $(VENV)/.system-deps
+$(SYSTEM_STAMP):
+	@if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx jpn; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing tesseract-ocr tesseract-ocr-jpn ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-jpn >/dev/null) \
+	      || echo "WARNING: could not install Tesseract: OCR will be unavailable"; \
+	  else echo "NOTE: install tesseract-ocr and tesseract-ocr-jpn for OCR (not root / no apt-get)"; fi; \
+	fi
+	@mkdir -p $(VENV) && touch $(SYSTEM_STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt $(SYSTEM_STAMP)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt

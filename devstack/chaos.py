@@ -30,7 +30,7 @@ from devstack.stack import RUN_DIR, ProcSpec, Stack
 #: bytes; the object-size cap during the soak (oversized files are just above it)
 MAX_OBJECT_BYTES = 256 * 1024
 WORKERS = ("worker1", "worker2")
-WORKER = ("celery -A tasks worker --queues fetch,extract-pdf,extract-other,index "
+WORKER = ("celery -A tasks worker --queues fetch,extract-pdf,extract-other,extract-ocr,index "
           "--concurrency 2 --hostname {name}@%h --loglevel INFO")
 CHAOS_ENV = {
     "FAULT_INDEX_TRANSIENT_P": "0.2", "MAX_RETRIES": "10", "RETRY_BACKOFF_BASE": "1",
@@ -38,7 +38,7 @@ CHAOS_ENV = {
     "MAX_RECEIVE_COUNT": "10", "MAX_OBJECT_BYTES": str(MAX_OBJECT_BYTES),
     "BRIDGE_WAIT_TIME_SECONDS": "1",
 }
-WORKING_QUEUES = ("events", "fetch", "extract-pdf", "extract-other", "index")
+WORKING_QUEUES = ("events", "fetch", "extract-pdf", "extract-other", "extract-ocr", "index")
 
 
 def make_files(root: Path, n: int, rng: random.Random) -> dict[str, str]:

@@ -29,6 +29,31 @@ class Limits:
     max_chars: int = 5_000_000
     #: seconds of wall time per file
     max_seconds: float = 600.0
+    #: bytes of address space of an isolated extraction (``RLIMIT_AS`` in the sandbox child)
+    max_memory_bytes: int = 1024 * 1024 * 1024
+    #: seconds of CPU time of an isolated extraction (``RLIMIT_CPU``); ``None``: ``max_seconds``
+    max_cpu_seconds: float | None = None
+    #: pages (PDF pages, TIFF frames) OCR'd at most per file; the rest stays without OCR text
+    max_ocr_pages: int = 50
+    #: seconds one ``tesseract`` run (one page) may take before it is killed
+    max_ocr_page_seconds: float = 120.0
+    #: Tesseract languages, ``+``-separated; missing ones are dropped (``eng`` is the last resort)
+    ocr_languages: str = "jpn+eng"
+    #: bytes decompressed at most from one ZIP-based file, nested archives included
+    max_unzipped_bytes: int = 512 * 1024 * 1024
+    #: uncompressed / compressed size of one zip entry above which it is a bomb
+    max_zip_ratio: float = 250.0
+    #: entries of one ZIP-based file (central directory), nested archives included
+    max_zip_entries: int = 10_000
+    #: archives inside the document opened at most (1: an embedded xlsx yes, a zip in it no)
+    max_zip_depth: int = 1
+    #: pixels of one image (``PIL.Image.MAX_IMAGE_PIXELS``); more is a decompression bomb
+    max_image_pixels: int = 89_478_485
+
+    @property
+    def cpu_seconds(self) -> float:
+        """The CPU-time limit in seconds: ``max_cpu_seconds``, or ``max_seconds`` if unset."""
+        return self.max_seconds if self.max_cpu_seconds is None else self.max_cpu_seconds
 
 
 @dataclass

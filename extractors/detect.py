@@ -194,8 +194,12 @@ def guess_media_type_from_name(filename: str) -> str:
 
 
 def queue_kind(media_type: str) -> str:
-    """``"pdf"`` for PDF, ``"other"`` for everything else (PDFs get their own worker queue)."""
-    return "pdf" if media_type.split(";")[0].strip().lower() == PDF else "other"
+    """Which extract queue a type goes to: ``"pdf"``, ``"ocr"`` (images: always OCR, the
+    CPU-heavy kind that scales on its own) or ``"other"``."""
+    base = media_type.split(";")[0].strip().lower()
+    if base == PDF:
+        return "pdf"
+    return "ocr" if base.startswith("image/") else "other"
 
 
 def detect_media_type(head: bytes, filename: str) -> str:

@@ -23,6 +23,8 @@ MAX_OUTLINE_ENTRIES = 200
 MAX_OUTLINE_TITLE_CHARS = 300
 #: embedded file names kept at most
 MAX_ATTACHMENTS = 200
+#: bytes at the end of a file searched for ``%%EOF`` (absent: the file was cut short)
+EOF_WINDOW = 1024
 #: separator between the text of two pages (form feed)
 PAGE_SEPARATOR = "\f"
 
@@ -92,11 +94,13 @@ def extract_pdf(path: Path, *, content_type: str, limits: Limits) -> Extraction:
     """Extract text and metadata from a PDF.
 
     Pages are joined with form feeds (control characters inside a page become spaces, so a form
-    feed always separates pages).  A password-protected PDF that does not open with the empty
-    password comes back ``metadata_only`` with reason ``encrypted`` and no text.
+    feed always separates pages).  ``metadata["textless_pages"]`` counts pages that show images
+    but have no text layer (scans, see ``extractors.ocr.needs_ocr``).  A password-protected PDF
+    that does not open with the empty password comes back ``metadata_only`` with reason
+    ``encrypted`` and no text.
 
     Raises ``CorruptFile`` if PyMuPDF cannot open the file, finds no page (a page tree lost beyond
-    repair) or can read none of them,
+    repair) or can read none of them, or the file is truncated and gives no text,
     ``TooManyPages`` above ``limits.max_pages``, ``ExtractionTimeout`` when ``limits.max_seconds``
     run out between pages, and ``RuntimeError`` if PyMuPDF is not installed.
     """
@@ -110,9 +114,22 @@ def extract_pdf(path: Path, *, content_type: str, limits: Limits) -> Extraction:
     except _library_errors(pymupdf) as exc:
         raise CorruptFile(_library_message(pymupdf, exc), path=str(path)) from exc
     try:
-        return _extract_open_document(pymupdf, doc, content_type, limits, started)
+        extraction = _extract_open_document(pymupdf, doc, content_type, limits, started)
+        if doc.is_repaired:
+            _check_repaired(path, extraction)
+        return extraction
     finally:
         doc.close()
+
+
+def _check_repaired(path: Path, extraction: Extraction) -> None:
+    """Mark a PDF MuPDF had to repair; a truncated one that gave no text is ``CorruptFile``."""
+    extraction.metadata["repaired"] = True
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - EOF_WINDOW, 0))
+        truncated = b"%%EOF" not in handle.read()
+    if truncated and not extraction.text.strip("\f \n"):
+        raise CorruptFile("truncated PDF (no %%EOF): repaired, but no text on any page")
 
 
 def _extract_open_document(
@@ -139,11 +156,13 @@ def _extract_open_document(
             max_pages=limits.max_pages,
         )
     texts: list[str] = []
-    chars, page_errors, truncated = 0, 0, False
+    chars, page_errors, textless, truncated = 0, 0, 0, False
     for number in range(page_count):
         _check_time(started, limits, number)
         try:
-            page_text = doc.load_page(number).get_text("text")
+            page = doc.load_page(number)
+            page_text = page.get_text("text")
+            textless += is_image_only(page, page_text)
         except errors as exc:  # one broken page must not lose the others
             logger.warning("page %d unreadable: %s", number + 1, exc)
             page_errors += 1
@@ -164,6 +183,8 @@ def _extract_open_document(
     extraction.author = extraction.metadata.pop("author", None)
     if page_errors:
         extraction.metadata["page_errors"] = page_errors
+    if textless:
+        extraction.metadata["textless_pages"] = textless
     if doc.is_encrypted or (doc.metadata or {}).get("encryption"):
         extraction.metadata["encrypted"] = True
     warnings = _warning_lines(pymupdf)
@@ -171,6 +192,11 @@ def _extract_open_document(
         extraction.metadata["pdf_warnings"] = len(warnings)
     extraction.limit_text(limits.max_chars)
     return extraction
+
+
+def is_image_only(page: Any, page_text: str) -> bool:
+    """The page shows images but has no text layer: a scan that OCR may read."""
+    return not page_text.strip() and bool(page.get_images(full=False))
 
 
 def _check_time(started: float, limits: Limits, page_index: int) -> None:

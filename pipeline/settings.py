@@ -24,13 +24,15 @@ SQS_MAX_DELAY_S = 900
 SQS_MAX_WAIT_S = 20
 
 #: logical Celery queue names of the task stages, in chain order
-STAGE_QUEUES = ("fetch", "extract-pdf", "extract-other", "index")
+STAGE_QUEUES = ("fetch", "extract-pdf", "extract-other", "extract-ocr", "index")
 #: stages whose retry limit can be set on its own (MAX_RETRIES_<STAGE>)
 RETRY_STAGES = ("fetch", "extract", "index")
 #: logical name of the queue that holds dead-letter records
 DEAD_LETTER_QUEUE = "dead-letter"
 #: logical name of the S3 events queue the bridge consumes
 EVENTS_QUEUE = "events"
+#: digests selectable with SIGNING_DIGEST
+SIGNING_DIGESTS = ("sha256", "sha384", "sha512")
 
 
 class ConfigError(ValueError):
@@ -104,6 +106,10 @@ class Settings:
     max_chars: int = 5_000_000
     #: seconds of extraction wall time per file
     extract_max_seconds: int = 1500
+    #: bytes of address space an extraction's sandbox process may use
+    extract_max_memory_bytes: int = 1024 * 1024 * 1024
+    #: pages (of a scanned PDF) that get OCR; the rest stay metadata/text-layer only
+    max_ocr_pages: int = 50
     #: bytes; extracted text larger than this travels as an S3 object, not in the message
     inline_text_max_bytes: int = 64 * 1024
 
@@ -121,6 +127,15 @@ class Settings:
     flower_basic_auth: str = ""
     log_level: str = "INFO"
 
+    #: signed task messages (Celery's ``auth`` serializer; see docs/security.md): PEM private
+    #: key and certificate of this process, and the file or directory of trusted certificates.
+    #: All three set: every task message is signed and unsigned ones are dead-lettered; none: off
+    signing_key_file: str = ""
+    signing_cert_file: str = ""
+    signing_cert_store: str = ""
+    #: digest of the signatures (RSA-PSS)
+    signing_digest: str = "sha256"
+
     # ---- derived names --------------------------------------------------------------------
 
     def queue_name(self, logical: str) -> str:
@@ -137,6 +152,11 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.profile == "local"
+
+    @property
+    def signing_enabled(self) -> bool:
+        """Task messages are signed and verified (SIGNING_KEY_FILE & co. are set)."""
+        return bool(self.signing_key_file)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +212,9 @@ class Settings:
             max_pages=e.integer("MAX_PAGES", cls.max_pages, 1),
             max_chars=e.integer("MAX_CHARS", cls.max_chars, 1),
             extract_max_seconds=e.integer("EXTRACT_MAX_SECONDS", cls.extract_max_seconds, 1),
+            extract_max_memory_bytes=e.integer("EXTRACT_MAX_MEMORY_BYTES",
+                                               cls.extract_max_memory_bytes, 64 * 1024 * 1024),
+            max_ocr_pages=e.integer("MAX_OCR_PAGES", cls.max_ocr_pages, 0),
             inline_text_max_bytes=e.integer("INLINE_TEXT_MAX_BYTES", cls.inline_text_max_bytes, 0,
                                         200 * 1024),
             fault_index_transient_p=e.number("FAULT_INDEX_TRANSIENT_P", 0.0, 0.0),
@@ -202,6 +225,10 @@ class Settings:
             flower_basic_auth=e.text("FLOWER_BASIC_AUTH", ""),
             log_level=e.choice("LOG_LEVEL", cls.log_level,
                                ("DEBUG", "INFO", "WARNING", "ERROR")),
+            signing_key_file=e.text("SIGNING_KEY_FILE", ""),
+            signing_cert_file=e.text("SIGNING_CERT_FILE", ""),
+            signing_cert_store=e.text("SIGNING_CERT_STORE", ""),
+            signing_digest=e.choice("SIGNING_DIGEST", cls.signing_digest, SIGNING_DIGESTS),
         )
         settings.validate()
         return settings
@@ -266,6 +293,19 @@ class Settings:
             raise ConfigError(f"ALLOWED_BUCKETS must include UPLOAD_BUCKET ({self.upload_bucket})")
         if self.flower_basic_auth and ":" not in self.flower_basic_auth:
             raise ConfigError("FLOWER_BASIC_AUTH: expected user:password")
+        self._validate_signing()
+
+    def _validate_signing(self) -> None:
+        files = {"SIGNING_KEY_FILE": self.signing_key_file,
+                 "SIGNING_CERT_FILE": self.signing_cert_file,
+                 "SIGNING_CERT_STORE": self.signing_cert_store}
+        missing = [name for name, value in files.items() if not value]
+        if len(missing) not in (0, len(files)):
+            raise ConfigError(f"{', '.join(missing)}: message signing needs SIGNING_KEY_FILE, "
+                              "SIGNING_CERT_FILE and SIGNING_CERT_STORE together (or none)")
+        for name, value in files.items():
+            if value and not os.path.exists(value):
+                raise ConfigError(f"{name}: no such file or directory: {value!r}")
 
 
 @functools.cache

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 DONE = "done"
 #: key of a stage result that names the queue of the next stage (content-based routing)
 NEXT_QUEUE = "next_queue"
+#: key of a stage result that sends the *same* stage again, to another queue, with a new
+#: argument (e.g. a scanned PDF moving from extract-pdf to extract-ocr); the rest of the chain
+#: follows it unchanged
+REROUTE = "reroute"
 #: message header carrying the time of the first failure across retries
 FIRST_FAILURE_HEADER = "first_failure_at"
 
@@ -82,19 +86,27 @@ class PipelineTask(Task):
 
     def _dispatch_next(self, result: Any) -> None:
         chain = self.request.chain
+        self.request.chain = None  # handled here; Celery's trace must not send it again
+        if isinstance(result, dict) and result.get(REROUTE):
+            again = self.signature((result[REROUTE]["arg"],)).set(
+                queue=result[REROUTE]["queue"])
+            self._send(again, chain or None)
+            return
         if not chain:
             return
-        self.request.chain = None  # handled here; Celery's trace must not send it again
         if isinstance(result, dict) and result.get(DONE):
             logger.info("chain stops: %s", result.get("why", "done"),
                         extra={"task_id": self.request.id})
             return
-        nxt: Signature = signature(chain[-1], app=self.app)
+        self._send(signature(chain[-1], app=self.app), chain[:-1] or None, result)
+
+    def _send(self, nxt: Signature, chain: list[Any] | None, result: Any = None) -> None:
         if isinstance(result, dict) and result.get(NEXT_QUEUE):
             nxt = nxt.clone()
             nxt.set(queue=result[NEXT_QUEUE])
+        args = () if result is None else (result,)
         try:
-            nxt.apply_async((result,), chain=chain[:-1] or None, parent_id=self.request.id,
+            nxt.apply_async(args, chain=chain, parent_id=self.request.id,
                             root_id=self.request.root_id or self.request.id, retry=True)
         except Exception as exc:
             logger.error("could not enqueue %s; message released, not acked", nxt.task,

@@ -42,5 +42,6 @@ def fetch(self: PipelineTask, ref: dict[str, Any]) -> dict[str, Any]:
         "application/x-empty" if head["size"] == 0 else "application/octet-stream")
     logger.info("fetched", extra={**log, "size": head["size"], "media_type": media_type,
                                   "skip_reason": skip_reason})
+    kind = queue_kind(media_type)
     return {"ref": obj.to_dict(), "object": head, "media_type": media_type,
-            "skip_reason": skip_reason, NEXT_QUEUE: f"extract-{queue_kind(media_type)}"}
+            "skip_reason": skip_reason, "ocr": kind == "ocr", NEXT_QUEUE: f"extract-{kind}"}

@@ -261,12 +261,13 @@ def test_normalize_pdf_date(raw: str, iso: str | None) -> None:
 # --- detection through extract_file ----------------------------------------------------------
 
 
-def test_png_named_pdf_is_an_unsupported_image(tmp_path: Path) -> None:
+def test_png_named_pdf_is_handled_as_an_image(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 4, 4), False).tobytes())
     result = _extract(path)
     assert result.content_type == "image/png"
-    assert (result.outcome, result.reason, result.text) == (METADATA_ONLY, "unsupported-type", "")
+    assert (result.outcome, result.text) == (INDEXED, "")
+    assert (result.metadata["width"], result.metadata["height"]) == (4, 4)
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -290,16 +291,23 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
+#: the smallest Word body: one paragraph
+WORD_BODY = (
+    b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    b"<w:body><w:p><w:r><w:t>hello</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
 def test_zip_named_docx_is_docx_by_extension(tmp_path: Path) -> None:
     # Given a real OOXML layout without [Content_Types].xml and the .docx extension
-    path = _zip(tmp_path / "report.docx", {"word/document.xml": b"<w:document/>"})
+    path = _zip(tmp_path / "report.docx", {"word/document.xml": WORD_BODY})
     result = _extract(path)
     assert result.content_type == DOCX
-    assert (result.outcome, result.reason) == (METADATA_ONLY, "unsupported-type")
+    assert (result.outcome, result.text) == (INDEXED, "hello\n")
 
 
 def test_zip_with_word_folder_is_docx_whatever_its_name(tmp_path: Path) -> None:
-    path = _zip(tmp_path / "upload.zip", {"word/document.xml": b"<w:document/>"})
+    path = _zip(tmp_path / "upload.zip", {"word/document.xml": WORD_BODY})
     assert _extract(path).content_type == DOCX
 
 
@@ -446,6 +454,8 @@ def test_registry_rejects_duplicates_and_normalises_types() -> None:
 
 def test_builtin_registrations() -> None:
     assert {"application/pdf", "text/plain", "text/csv", "text/html"} <= set(registered_types())
-    assert lookup("image/png") is None
+    assert {DOCX, "image/png", "application/rtf", "message/rfc822"} <= set(registered_types())
+    assert DOCUWORKS not in registered_types()
+    assert lookup("image/x-portable-anymap") is None
     with pytest.raises(ValueError):
         register("application/pdf", _fake_extractor)

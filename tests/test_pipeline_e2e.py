@@ -239,7 +239,7 @@ class Versions:
     def settled(self) -> bool:
         """True when every stage queue is empty (nothing visible, nothing in flight)."""
         for queue in ("filesearch-events", "filesearch-fetch", "filesearch-extract-other",
-                      "filesearch-extract-pdf", "filesearch-index"):
+                      "filesearch-extract-pdf", "filesearch-extract-ocr", "filesearch-index"):
             attrs = self.run.sqs.get_queue_attributes(
                 QueueUrl=self.run.queue_url(queue), AttributeNames=["All"])["Attributes"]
             if attrs["ApproximateNumberOfMessages"] != "0" or \
@@ -297,3 +297,23 @@ def test_reprocess_by_hand_with_celery_call(running: Running) -> None:
     # Then the whole chain runs and the file is searchable
     doc = running.wait_for(lambda: running.index.get(document_id(ORDERING, key)))
     assert doc["text"] == "found only after a manual run"
+
+
+def test_scanned_pdf_goes_through_the_ocr_queue(running: Running, tmp_path: Path) -> None:
+    import shutil
+
+    from tests.fixtures_files import scanned_pdf
+
+    if shutil.which("tesseract") is None:
+        unavailable("tesseract is not installed (make setup installs it)")
+    key = "scans/invoice 2024.pdf"
+    path = scanned_pdf(tmp_path / "scan.pdf", [["INVOICE NUMBER 4711", "Total due 1200 EUR"]])
+    running.s3.put_object(Bucket=running.bucket, Key=key, Body=path.read_bytes())
+
+    doc = running.wait_for(lambda: running.doc(key), timeout=120)
+
+    assert doc["outcome"] == "indexed" and doc["metadata"].get("ocr") == "done"
+    assert "INVOICE" in doc["text"].upper() and "1200" in doc["text"]
+    workers = (running.stack.logs / "worker.log").read_text()
+    assert "pages without text: on to OCR" in workers
+    assert running.search("invoice")["hits"][0]["key"] == key

@@ -22,7 +22,7 @@ from tests.test_pipeline_e2e import Running
 
 pytestmark = pytest.mark.stack
 
-WORKER = ("celery -A tasks worker --queues fetch,extract-pdf,extract-other,index "
+WORKER = ("celery -A tasks worker --queues fetch,extract-pdf,extract-other,extract-ocr,index "
           "--concurrency 1 --hostname {name}@%h --loglevel INFO")
 
 
