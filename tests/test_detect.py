@@ -163,7 +163,8 @@ def test_guess_media_type_from_name(filename: str, expected: str) -> None:
     [
         ("application/pdf", "pdf"),
         ("Application/PDF; version=1.7", "pdf"),
-        ("image/png", "other"),
+        ("image/png", "ocr"),
+        ("image/jpeg", "ocr"),
         ("text/plain", "other"),
         ("application/octet-stream", "other"),
     ],
