@@ -15,7 +15,7 @@ WITH_STACK_ENV := if [ -f $(STACK_ENV) ]; then source $(STACK_ENV); fi;
 # settings given on the command line (make demo INDEX_BACKEND=opensearch) reach the processes
 export INDEX_BACKEND OPENSEARCH_URL
 
-.PHONY: help setup up demo chaos search test upload status dlq provision lint clean
+.PHONY: help setup up demo chaos search test upload status dlq sweep opensearch provision lint clean bench
 
 help:
 	@echo "make demo [FILES=dir] [REPORT=path.json]  bring the stack up, process FILES, report, tear down"
@@ -25,6 +25,7 @@ help:
 	@echo "make upload FILES=dir                     upload into the stack a running 'make up' serves"
 	@echo "make search Q='words' [TYPE=pdf] [FOLDER=prefix/]   search the index"
 	@echo "make status                               depth of every queue and DLQ"
+	@echo "make opensearch [OPENSEARCH_PORT=9200]   a local OpenSearch node in the foreground"
 	@echo "make lint                                 ruff + mypy"
 
 setup: $(STAMP)
@@ -65,11 +66,20 @@ upload: $(STAMP)
 
 status: $(STAMP)
 	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
-	@source $(STACK_ENV); $(BIN)/python -m pipeline.status
+	@source $(STACK_ENV); $(BIN)/python -m pipeline.status $(ARGS)
+
+# remove event/reply queues and SNS subscriptions left by crashed monitors (cron it in production)
+sweep: $(STAMP)
+	@$(WITH_STACK_ENV) $(BIN)/python -m broker.sweep $(ARGS)
 
 dlq: $(STAMP)
 	@test -f $(STACK_ENV) || { echo "no running stack: start 'make up' first"; exit 2; }
 	@source $(STACK_ENV); $(BIN)/python -m pipeline.dlq $(ARGS)
+
+# a single-node OpenSearch from Maven Central jars, in the foreground (Java 17 + Maven)
+OPENSEARCH_PORT ?= 9200
+opensearch: $(STAMP)
+	$(BIN)/python -m devstack.opensearch run --home $(RUN)/opensearch --port $(OPENSEARCH_PORT)
 
 provision: $(STAMP)
 	@$(WITH_STACK_ENV) $(BIN)/python -m pipeline.provision
@@ -83,3 +93,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(RUN) .pytest_cache .mypy_cache .ruff_cache
+
+# performance: every row of docs/performance.md in one run (~15 min); QUICK=1 for a tiny check run
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(REPORT),--report "$(REPORT)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.events import parse_message
-from pipeline import aws
+from pipeline import aws, metrics
 from pipeline.errors import MalformedEvent
 from pipeline.objects import ObjectRef
 from pipeline.settings import EVENTS_QUEUE, Settings, get_settings
@@ -143,13 +143,21 @@ class Bridge:
     def _delete(self, messages: list[dict[str, Any]], report: BatchReport) -> None:
         if not messages:
             return
-        resp = self.sqs.delete_message_batch(
-            QueueUrl=self.queue_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                     for i, m in enumerate(messages)])
+        queue = self.settings.queue_name(EVENTS_QUEUE)
+        try:
+            resp = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                         for i, m in enumerate(messages)])
+        except Exception as exc:
+            for _ in messages:
+                metrics.record_delete(queue, False, type(exc).__name__, source="bridge")
+            raise
         for ok in resp.get("Successful", []):
             report.deleted.append(messages[int(ok["Id"])]["MessageId"])
+            metrics.record_delete(queue, True, source="bridge")
         for failed in resp.get("Failed", []):
+            metrics.record_delete(queue, False, failed.get("Code", ""), source="bridge")
             # the chain is enqueued; a redelivery re-enqueues it and the index write is
             # idempotent, so this costs work, not correctness
             logger.error("delete failed: %s", failed.get("Message"),

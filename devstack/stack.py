@@ -41,6 +41,17 @@ class ProcSpec:
     command: str
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_opensearch(run_dir: Path, logs: Path, fresh: bool = False) -> Any:
     """A local OpenSearch node keeping its data in ``run_dir/opensearch`` (built on first use)."""
 
@@ -114,6 +125,14 @@ class Stack:
         self.env = {**os.environ, **local_aws_env(port),
                     "SQLITE_PATH": str(self.run_dir / "index.sqlite3"), **self.extra_env}
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
+        for var, default in (("FLOWER_PORT", 5555), ("METRICS_PORT", 9808)):
+            if var not in self.extra_env and var not in os.environ:
+                # the usual port if free, else any: stacks (tests, a demo) may run side by side
+                self.env[var] = str(default if _port_free(default) else free_port())
+        multiproc = self.run_dir / "prometheus"
+        shutil.rmtree(multiproc, ignore_errors=True)
+        multiproc.mkdir(parents=True)
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(multiproc))
         if self.fresh_index:
             for suffix in ("", "-wal", "-shm"):
                 Path(self.env["SQLITE_PATH"] + suffix).unlink(missing_ok=True)
@@ -121,7 +140,8 @@ class Stack:
             self.opensearch = start_opensearch(self.run_dir, self.logs, fresh=self.fresh_index)
             self.env["OPENSEARCH_URL"] = self.opensearch.url
         write_env_file({k: v for k, v in self.env.items()
-                        if k.startswith(("AWS_", "PIPELINE_", "SQLITE_", "INDEX_", "OPENSEARCH_"))
+                        if k.startswith(("AWS_", "PIPELINE_", "SQLITE_", "INDEX_", "OPENSEARCH_",
+                                         "FLOWER_", "METRICS_", "PROMETHEUS_"))
                         or k in self.extra_env}, self.run_dir / "stack.env")
         try:
             self._run([sys.executable, "-m", "pipeline.provision"], "provision")
@@ -194,9 +214,9 @@ class Stack:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def restart(self, name: str) -> None:
-        """Start a process again (after ``kill`` or ``terminate``)."""
-        self._spawn(self.specs[name])
+    def restart(self, name: str, spec: ProcSpec | None = None) -> None:
+        """Start a process again (after ``kill`` or ``terminate``), optionally as ``spec``."""
+        self._spawn(spec or self.specs[name])
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from pipeline.redact import RedactingFilter
+
 #: LogRecord attributes that are not "extra" context
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -42,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(data, dict):  # Celery's own task logs: keep ids, not argument dumps
             entry["data"] = {k: data[k] for k in ("id", "name", "runtime") if k in data}
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -54,6 +56,7 @@ def setup_logging(level: str = "INFO", stream: Any = None) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())  # no credentials or presigned URLs in logs
     handler._filesearch = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -11,12 +11,14 @@ from typing import Any
 
 from celery import Celery, signals
 
+from pipeline import signing
 from pipeline.logs import setup_logging
 from pipeline.settings import get_settings
 from tasks.heartbeat import VisibilityHeartbeat
 
 app = Celery("filesearch")
 app.config_from_object("celeryconfig")
+signing.configure(app, get_settings())  # before anything sends or consumes
 app.steps["consumer"].add(VisibilityHeartbeat)
 
 

@@ -31,7 +31,7 @@ from celery import Task
 from celery.canvas import Signature, signature
 from celery.exceptions import Ignore, Reject, Retry
 
-from pipeline import deadletter
+from pipeline import deadletter, metrics
 from pipeline.errors import PermanentError, reason_of
 from pipeline.settings import SQS_MAX_DELAY_S, get_settings
 
@@ -151,6 +151,7 @@ class PipelineTask(Task):
             logger.error("could not write dead-letter record; message released, not acked",
                          extra={"task_id": self.request.id, "error": repr(send_error)})
             raise Reject(send_error, requeue=True) from send_error
+        metrics.record_dead_letter(self.name, record["reason"])
         logger.error("dead-lettered: %s", record["reason"],
                      extra={"task_id": self.request.id, "dead_letter_id": record["id"],
                             **record.get("object", {})})

@@ -27,7 +27,7 @@ from typing import Any
 from celery import bootsteps
 from celery.worker import state
 
-from pipeline import aws
+from pipeline import aws, metrics
 from pipeline.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class Heartbeat:
     def beat(self) -> int:
         """Extend every held message once; returns how many were extended."""
         now = time.monotonic()
+        failures_before = self.failures
         ceiling = self.settings.task_time_limit + self.settings.visibility_timeout
         by_queue: dict[str, list[tuple[str, str]]] = defaultdict(list)
         held = _held(self.requests)
@@ -91,6 +92,8 @@ class Heartbeat:
                     logger.warning("visibility extension refused: %s", failed.get("Message"),
                                    extra={"task_id": chunk[int(failed["Id"])][0]})
         self.extended += extended
+        if extended or self.failures > failures_before:
+            metrics.record_visibility(extended, self.failures - failures_before)
         return extended
 
     def holds_messages(self) -> bool:
