@@ -12,23 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from devstack.ports import free_port
+
 #: default port of the local endpoint (the one LocalStack made familiar)
 DEFAULT_PORT = 4566
 #: seconds to wait for the server to answer after start
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def endpoint_url(port: int) -> str:

@@ -25,7 +25,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Self
+
+from devstack.ports import free_port, port_free
 
 NODE_PROJECT = Path(__file__).resolve().parent / "opensearch-node"
 POM = NODE_PROJECT / "pom.xml"
@@ -168,21 +169,6 @@ def classpath() -> str:
     return os.pathsep.join([str(LAUNCHER_JAR), str(LIB_DIR / "*")])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def cluster_health(url: str, timeout: float = 2.0) -> dict[str, object] | None:
     """``/_cluster/health`` once the cluster is at least yellow, else ``None``."""
     query = f"wait_for_status=yellow&timeout={max(int(timeout) - 1, 0)}s"
@@ -277,7 +263,7 @@ class OpenSearchNode:
         home = Path(home).resolve()
         http_port = http_port or free_port()
         transport_port = transport_port or free_port()
-        if not _port_free(http_port):
+        if not port_free(http_port):
             raise OpenSearchError(f"port {http_port} on 127.0.0.1 is already in use")
         for sub in ("config", "data", "logs", "tmp"):
             (home / sub).mkdir(parents=True, exist_ok=True)

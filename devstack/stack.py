@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.moto import DEFAULT_PORT, MotoServer, free_port, is_up, local_aws_env
+from devstack.moto import DEFAULT_PORT, MotoServer, is_up, local_aws_env
+from devstack.ports import free_port, port_free
 
 ROOT = Path(__file__).resolve().parent.parent
 #: where the stack keeps its state, logs and index
@@ -39,17 +40,6 @@ STOP_GRACE = 20.0
 class ProcSpec:
     name: str
     command: str
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def start_opensearch(run_dir: Path, logs: Path, fresh: bool = False) -> Any:
@@ -128,7 +118,7 @@ class Stack:
         for var, default in (("FLOWER_PORT", 5555), ("METRICS_PORT", 9808)):
             if var not in self.extra_env and var not in os.environ:
                 # the usual port if free, else any: stacks (tests, a demo) may run side by side
-                self.env[var] = str(default if _port_free(default) else free_port())
+                self.env[var] = str(default if port_free(default) else free_port())
         multiproc = self.run_dir / "prometheus"
         shutil.rmtree(multiproc, ignore_errors=True)
         multiproc.mkdir(parents=True)

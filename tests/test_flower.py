@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from broker.naming import TAG_PID
 from broker.sweep import pid_alive
-from devstack.moto import free_port
+from devstack.ports import free_port
 from devstack.stack import ROOT, ProcSpec, Stack, read_procfile
 from tests.support import unavailable
 from tests.test_transport import WORKER, Aws, wait_until

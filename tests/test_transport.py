@@ -23,7 +23,7 @@ import pytest
 from broker.naming import EVENTS, PIDBOX, REPLY, TAG_HEARTBEAT, TAG_HOST, TAG_KIND, TAG_PID, Namer
 from broker.owned import Registry
 from broker.sweep import is_orphan
-from devstack.moto import free_port
+from devstack.ports import free_port
 from devstack.stack import ROOT, ProcSpec, Stack
 from tests.support import unavailable
 
