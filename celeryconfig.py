@@ -92,7 +92,9 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 # ---- events and remote control (Flower, celery inspect); docs/monitoring.md ----
 worker_enable_remote_control = True
 worker_send_task_events = True
-task_send_sent_event = True
+#: no "task-sent" event: every producer (the bridge for each chain, each stage for the next)
+#: would publish one; Flower still sees received/started/succeeded/failed from the workers
+task_send_sent_event = False
 event_exchange = _event_exchange
 event_queue_prefix = "celeryev"
 control_exchange = f"{_settings.queue_prefix}celery"

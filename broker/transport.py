@@ -25,6 +25,10 @@ it with ``symbol_by_name``; nothing in kombu or Celery is patched).  Each overri
    ``auto_delete``; dynamic queues are deleted (with their SNS subscriptions) when their
    consumer is cancelled or its channel closed, and at process exit (``broker.owned``).
 
+7. ``_put_fanout``: events (the ``fanout_exchanges``) are handed to a background publisher
+   (``broker.events``): one synchronous SNS ``Publish`` per event on the worker's main thread
+   halved throughput.  Remote-control broadcasts stay synchronous.
+
 Also: ``delete_observer`` (transport option, ``"module:function"``) is called with
 ``(queue, ok, error_code)`` after every ``DeleteMessage`` on a predefined queue (acks and
 discarded rejects), for metrics.
@@ -54,6 +58,7 @@ from kombu.transport.SQS.exceptions import DoesNotExistQueueException, Undefined
 from kombu.utils.imports import symbol_by_name
 from kombu.utils.objects import cached_property
 
+from broker import events
 from broker.naming import (
     EVENTS,
     PIDBOX,
@@ -106,6 +111,15 @@ class Channel(SQS.Channel):
         if exchange in self.fanout_exchanges:
             type = "fanout"
         super().exchange_declare(exchange, type, *args, **kwargs)
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        # 7. events are published off the main thread (broker/events.py)
+        if exchange in self.fanout_exchanges:
+            events.publisher.submit(super()._put_fanout, exchange, message, routing_key,
+                                    **kwargs)
+            return
+        super()._put_fanout(exchange, message, routing_key, **kwargs)
 
     # ---- 3. pidbox replies go to the asking client's queue --------------------------------
 

@@ -169,6 +169,8 @@ def _extract_open_document(
             page_text = ""
         texts.append(_CONTROL_CHARS.sub(" ", page_text))
         chars += len(page_text) + len(PAGE_SEPARATOR)
+        # MuPDF keeps decoded streams of pages already read; a 300 MB scan would pile up
+        pymupdf.TOOLS.store_shrink(100)
         if chars > limits.max_chars and number + 1 < page_count:
             truncated = True
             break

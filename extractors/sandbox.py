@@ -14,6 +14,7 @@ turns what happened into an ``Extraction`` or a ``ContentError``:
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -30,6 +31,12 @@ from typing import Any
 from extractors.base import Extraction, Limits
 from pipeline import errors
 from pipeline.errors import ContentError, ExtractionTimeout, HostileFile
+
+# imported once in the worker, before the per-file fork, so each child inherits it warm
+# (re-importing PyMuPDF in every child cost ~100 ms CPU per file); the PDF extractor itself
+# says how to install it when it is missing
+with contextlib.suppress(ImportError):
+    import pymupdf  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
