@@ -91,7 +91,7 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 
 # ---- events and remote control (Flower, celery inspect); docs/monitoring.md ----
 worker_enable_remote_control = True
-worker_send_task_events = True
+worker_send_task_events = _settings.task_events
 #: no "task-sent" event: every producer (the bridge for each chain, each stage for the next)
 #: would publish one; Flower still sees received/started/succeeded/failed from the workers
 task_send_sent_event = False

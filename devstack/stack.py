@@ -99,6 +99,7 @@ class Stack:
         self.opensearch: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.specs: dict[str, ProcSpec] = {}
+        self._log_start: dict[str, int] = {}
         self.env: dict[str, str] = {}
         self._pumps: list[threading.Thread] = []
 
@@ -155,6 +156,8 @@ class Stack:
     def _spawn(self, spec: ProcSpec) -> None:
         self.specs[spec.name] = spec
         log_path = self.logs / f"{spec.name}.log"
+        # readiness is read from what this start writes, not from an earlier run's lines
+        self._log_start[spec.name] = log_path.stat().st_size if log_path.exists() else 0
         proc = subprocess.Popen(["/bin/sh", "-c", f"exec {spec.command}"], cwd=ROOT,
                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -186,8 +189,11 @@ class Stack:
                     raise RuntimeError(f"{name} exited with {self.procs[name].returncode}; "
                                        f"see {self.logs / (name + '.log')}")
                 log = self.logs / f"{name}.log"
-                if log.exists() and " ready." in log.read_text(errors="replace"):
-                    pending.discard(name)
+                if log.exists():
+                    with open(log, "rb") as f:
+                        f.seek(self._log_start.get(name, 0))
+                        if b" ready." in f.read():
+                            pending.discard(name)
             time.sleep(0.2)
         if pending:
             raise RuntimeError(f"not ready after {timeout}s: {sorted(pending)}")

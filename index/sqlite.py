@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +86,28 @@ class SqliteIndex(IndexBackend):
     def conn(self) -> sqlite3.Connection:
         # one connection per process: a pool child must not reuse its parent's
         if self._conn is None or self._pid != os.getpid():
+            self._conn, self._pid = self._open(), os.getpid()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Open and set up the file.  Switching a new file to WAL is not covered by the busy
+        timeout, so processes opening it at the same moment retry for a while."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
+                return conn
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise IndexUnavailable(f"cannot open {self.path}: {exc}") from exc
+                time.sleep(random.uniform(0.01, 0.1))
             except sqlite3.Error as exc:
                 raise IndexUnavailable(f"cannot open {self.path}: {exc}") from exc
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
 
     def _write(self, doc_id: str, order: str, apply: Any) -> WriteOutcome:
         conn = self.conn

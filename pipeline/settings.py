@@ -58,11 +58,11 @@ class Settings:
 
     #: seconds; each stage queue's VisibilityTimeout attribute.  Short, because the heartbeat
     #: extends it while a task runs: a crashed worker's message returns within this time
-    visibility_timeout: int = 60
+    visibility_timeout: int = 30
     #: extend the visibility of held messages while their tasks run (tasks.heartbeat)
     heartbeat_enabled: bool = True
     #: seconds between two extensions; at most a third of ``visibility_timeout``
-    heartbeat_interval: int = 15
+    heartbeat_interval: int = 10
     #: seconds; Celery hard time limit (kills the task).  Without the heartbeat it must stay
     #: below ``visibility_timeout``
     task_time_limit: int = 1800
@@ -83,6 +83,9 @@ class Settings:
     #: seconds; SQS long poll of the bridge (one queue, so it can wait long)
     bridge_wait_time_seconds: int = 10
     worker_concurrency: int = 2
+    #: Celery task events (Flower's task list, ``celery events``); off: ~+50 % throughput on a
+    #: small machine, Flower then shows workers but no tasks (docs/performance.md)
+    task_events: bool = True
 
     index_backend: str = "sqlite"
     sqlite_path: str = ".run/index.sqlite3"
@@ -197,6 +200,7 @@ class Settings:
             bridge_wait_time_seconds=e.integer("BRIDGE_WAIT_TIME_SECONDS",
                                            cls.bridge_wait_time_seconds, 0, SQS_MAX_WAIT_S),
             worker_concurrency=e.integer("WORKER_CONCURRENCY", cls.worker_concurrency, 1, 256),
+            task_events=e.choice("TASK_EVENTS", "on", ("on", "off")) == "on",
             index_backend=e.choice("INDEX_BACKEND", cls.index_backend, INDEX_BACKENDS),
             sqlite_path=e.text("SQLITE_PATH", cls.sqlite_path),
             opensearch_url=e.url("OPENSEARCH_URL") or cls.opensearch_url,

@@ -33,15 +33,15 @@ def test_provision_creates_everything_once(isolated: Settings) -> None:
 def test_check_reports_short_visibility_and_missing_redrive(isolated: Settings) -> None:
     sqs = aws.sqs(isolated)
     fetch_url = aws.queue_url(isolated.queue_name("fetch"), isolated)
-    sqs.set_queue_attributes(QueueUrl=fetch_url, Attributes={"VisibilityTimeout": "30"})
+    sqs.set_queue_attributes(QueueUrl=fetch_url, Attributes={"VisibilityTimeout": "20"})
     index_url = aws.queue_url(isolated.queue_name("index"), isolated)
     sqs.set_queue_attributes(QueueUrl=index_url, Attributes={"RedrivePolicy": ""})
 
     report = provision(isolated, check=True)
 
     drift = "\n".join(report.drift)
-    assert "fetch: VisibilityTimeout 30s is below three HEARTBEAT_INTERVALs" in drift
-    assert "fetch: VisibilityTimeout is '30', expected '60'" in drift
+    assert "fetch: VisibilityTimeout 20s is below three HEARTBEAT_INTERVALs" in drift
+    assert "fetch: VisibilityTimeout is '20', expected '30'" in drift
     assert "index: no redrive policy" in drift
     # a normal run repairs both
     fixed = provision(isolated)

@@ -1,0 +1,1 @@
+"""Designs the pipeline is compared against."""
