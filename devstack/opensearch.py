@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Self
 
+from devstack import jvm
 from devstack.ports import free_port, port_free
 
 NODE_PROJECT = Path(__file__).resolve().parent / "opensearch-node"
@@ -87,20 +88,11 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 def java_executable() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
-    java = shutil.which("java")
-    if not java:
-        raise ToolMissingError("java not found (set JAVA_HOME or put java 17+ on PATH)")
-    return java
+    return jvm.java_executable(ToolMissingError)
 
 
 def maven_executable() -> str:
-    mvn = shutil.which(os.environ.get("MVN") or "mvn")
-    if not mvn:
-        raise ToolMissingError("mvn not found (install Maven 3.8+ or set MVN)")
-    return mvn
+    return jvm.maven_executable(ToolMissingError)
 
 
 def _sources() -> list[Path]:
