@@ -68,6 +68,9 @@ task_routes = {
     "tasks.extract": {"queue": "extract-other"},
     "tasks.index": {"queue": "index"},
     "tasks.remove": {"queue": "index"},
+    # operator tasks (celery call): cheap, on the fetch queue every worker consumes
+    "tasks.requeue": {"queue": "fetch"},
+    "tasks.reprocess": {"queue": "fetch"},
 }
 
 task_serializer = "json"
