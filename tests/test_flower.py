@@ -197,7 +197,7 @@ def test_status_table_shows_depth_and_oldest_age(mon: Monitoring) -> None:
 def test_flower_restarts_leave_no_queues_or_subscriptions_behind(mon: Monitoring) -> None:
     wait_until(lambda: not mon.leftovers(), what="a clean start")
     baseline = mon.aws.snapshot()
-    for _ in range(5):
+    for _ in range(10):
         mon.restart_flower()  # SIGTERM, as a deploy does
 
     def settled() -> bool:

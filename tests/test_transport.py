@@ -258,7 +258,7 @@ def test_worker_restarts_leave_no_queues_or_subscriptions_behind(stack: Stack) -
     aws = Aws(stack)
     baseline = aws.snapshot()
     assert baseline["pidbox"] == 2 and baseline["subscriptions"] >= 2, baseline
-    for _ in range(5):
+    for _ in range(10):
         restart(stack, "worker2", WORKER.format(name="worker2"))
     wait_until(lambda: aws.snapshot() == baseline, what=f"back to {baseline}")
     ping = celery(stack, "inspect", "ping", "--timeout", "5")
