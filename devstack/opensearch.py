@@ -361,15 +361,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _is_our_jvm(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        # No /proc (macOS): fall back to "the process exists".
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    except OSError:  # no /proc (macOS): fall back to "the process exists"
+        return _alive(pid)
     return MAIN_CLASS.encode() in cmdline
 
 

@@ -6,7 +6,6 @@ Read through ``SafeZip`` (zip bomb limits) and defusedxml (entity attacks), stre
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -14,7 +13,7 @@ from xml.etree.ElementTree import Element
 from extractors.base import Extraction, Limits
 from extractors.budget import Deadline, TextSink
 from extractors.safezip import SafeZip
-from extractors.xmlparts import BLOCK, field, mixed_text, parse, stream_blocks
+from extractors.xmlparts import BLOCK, field, iso_date, mixed_text, parse, stream_blocks
 from pipeline.errors import CorruptFile, TooManyPages
 
 logger = logging.getLogger(__name__)
@@ -81,15 +80,6 @@ def _read_content(
     return (count if (spreadsheet or presentation) else 0), names
 
 
-def _iso_date(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
-
-
 def _meta(package: SafeZip) -> dict[str, Any]:
     """Title, author, dates, language and statistics from ``meta.xml``."""
     data = package.read_optional("meta.xml")
@@ -104,8 +94,8 @@ def _meta(package: SafeZip) -> dict[str, Any]:
         "description": field(root, f"{DC}description"),
         "document_language": field(root, f"{DC}language"),
         "application": field(root, f"{META}generator"),
-        "created": _iso_date(field(root, f"{META}creation-date")),
-        "modified": _iso_date(field(root, f"{DC}date")),
+        "created": iso_date(field(root, f"{META}creation-date")),
+        "modified": iso_date(field(root, f"{DC}date")),
     }
     statistic = root.find(f".//{META}document-statistic")
     if statistic is not None:

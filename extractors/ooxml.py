@@ -9,7 +9,6 @@ The word, sheet and slide parts themselves are read by ``extractors.ooxml_parts`
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from extractors import ooxml_parts
 from extractors.base import Extraction, Limits
 from extractors.budget import Deadline, TextSink
 from extractors.safezip import SafeZip
-from extractors.xmlparts import field, parse
+from extractors.xmlparts import field, iso_date, parse
 from pipeline.errors import CorruptFile, TooManyPages
 
 logger = logging.getLogger(__name__)
@@ -54,16 +53,6 @@ def _main_part(package: ooxml_parts.Package) -> str:
     raise CorruptFile("no main document part (word/, xl/ or ppt/) in the package")
 
 
-def _iso_date(value: str | None) -> str | None:
-    """A W3CDTF date (``2024-01-02T03:04:05Z``) as ISO 8601, ``None`` if it does not parse."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        return None
-
-
 def core_properties(package: SafeZip) -> dict[str, Any]:
     """Title, author, dates and the other core properties found in ``docProps/core.xml``."""
     data = package.read_optional("docProps/core.xml")
@@ -78,7 +67,7 @@ def core_properties(package: SafeZip) -> dict[str, Any]:
         found[key] = field(root, tag)
     for tag, key in ((f"{{{DCTERMS}}}created", "created"), (f"{{{DCTERMS}}}modified", "modified")):
         raw = field(root, tag)
-        found[key] = _iso_date(raw)
+        found[key] = iso_date(raw)
         if raw and not found[key]:
             found[f"{key}_raw"] = raw
     return {key: value for key, value in found.items() if value}

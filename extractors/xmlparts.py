@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import IO
 from xml.etree.ElementTree import Element
 
@@ -145,3 +146,13 @@ def field(root: Element, tag: str) -> str | None:
 def join_lines(lines: Iterable[str]) -> str:
     """Non-empty lines (right-stripped) joined by newlines."""
     return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def iso_date(value: str | None) -> str | None:
+    """A document-property date (W3CDTF, ``2024-01-02T03:04:05Z``) as ISO 8601, or ``None``."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        return None
